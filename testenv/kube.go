@@ -89,7 +89,9 @@ func WithValidatingWebhook(cfg *admissionregistrationv1.ValidatingWebhookConfigu
 // WithServiceAccountAdmission keeps the ServiceAccount admission plugin on.
 // It is off by default because no controller-manager creates the "default"
 // service account of new namespaces, so pods could not be created.
-func WithServiceAccountAdmission() KubeOption { return func(o *kubeOptions) { o.serviceAccounts = true } }
+func WithServiceAccountAdmission() KubeOption {
+	return func(o *kubeOptions) { o.serviceAccounts = true }
+}
 
 // WithAPIServerFlags appends flags ("--name=value") to the apiserver command line.
 func WithAPIServerFlags(flags ...string) KubeOption {
