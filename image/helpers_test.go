@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/compress/gzip"
 )
 
 // te is one tar entry of a test layer.

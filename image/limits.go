@@ -110,7 +110,11 @@ type LayerError struct {
 
 func (e *LayerError) Error() string {
 	if e.Path != "" {
-		return fmt.Sprintf("layer %d (%s) entry %q: %v", e.Layer, short(e.DiffID), e.Path, e.Err)
+		p := e.Path
+		if len(p) > 160 { // hostile names can be long; the error stays readable
+			p = p[:80] + "..." + p[len(p)-40:]
+		}
+		return fmt.Sprintf("layer %d (%s) entry %q: %v", e.Layer, short(e.DiffID), p, e.Err)
 	}
 	return fmt.Sprintf("layer %d (%s): %v", e.Layer, short(e.DiffID), e.Err)
 }

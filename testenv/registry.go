@@ -245,9 +245,9 @@ func Registry(t testing.TB, opts ...RegistryOption) *RegistryServer {
 		}
 	}()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
+		// Close, not Shutdown: a client's half-open connection (go-containerregistry
+		// tries http and https at once on loopback) would hold Shutdown 5s.
+		_ = srv.Close()
 		<-done
 		_ = app.Shutdown()
 	})
