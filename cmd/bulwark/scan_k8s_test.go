@@ -27,7 +27,9 @@ func TestScanK8sExitCodeAndJSON(t *testing.T) {
 	}
 	var rep struct {
 		Results []struct{ CheckID, Field string }
-		Summary struct{ ByNamespace map[string]struct{ Critical int } }
+		Summary struct {
+			ByNamespace map[string]struct{ Critical int }
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
