@@ -95,8 +95,10 @@ func TestFollowWithRealSDK(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	client := NewClient(aws.Config{
-		Region:      "eu-west-1",
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret"}, nil }),
+		Region: "eu-west-1",
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret"}, nil
+		}),
 	}, srv.URL)
 
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
