@@ -3,8 +3,12 @@ package advisory
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
+	"time"
 
+	"github.com/bulwark-sec/bulwark/advisory/cvss"
 	"github.com/bulwark-sec/bulwark/advisory/osv"
+	"github.com/bulwark-sec/bulwark/severity"
 )
 
 // Package blobs are a compact binary encoding of []entry, not JSON: the
@@ -182,4 +186,104 @@ func decodeEntries(b []byte) ([]entry, error) {
 		return nil, d.err
 	}
 	return es, nil
+}
+
+// Summaries use the same encoding, for the same reason (they are read for
+// every match):
+//
+//	str id, strs aliases, strs related, strs upstream, str summary,
+//	severity: byte level, str source, float score, str rating,
+//	          uvarint n, (str version, str vector, float base, byte level)...,
+//	varint published, modified, withdrawn (Unix ns, 0 when unset),
+//	strs ecosystems
+//
+// where strs is a uvarint count and strs, float the IEEE bits as uvarint.
+
+func appendStrs(b []byte, ss []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = appendStr(b, s)
+	}
+	return b
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, t.UnixNano())
+}
+
+func encodeSummary(s *summary) []byte {
+	var b []byte
+	b = appendStr(b, s.ID)
+	b = appendStrs(b, s.Aliases)
+	b = appendStrs(b, s.Related)
+	b = appendStrs(b, s.Upstream)
+	b = appendStr(b, s.Summary)
+	b = append(b, byte(s.Severity.Level))
+	b = appendStr(b, s.Severity.Source)
+	b = binary.AppendUvarint(b, math.Float64bits(s.Severity.Score))
+	b = appendStr(b, s.Severity.Rating)
+	b = binary.AppendUvarint(b, uint64(len(s.Severity.CVSS)))
+	for _, c := range s.Severity.CVSS {
+		b = appendStr(b, c.Version)
+		b = appendStr(b, c.Vector)
+		b = binary.AppendUvarint(b, math.Float64bits(c.Base))
+		b = append(b, byte(c.Level))
+	}
+	b = appendTime(b, s.Published)
+	b = appendTime(b, s.Modified)
+	b = appendTime(b, s.Withdrawn)
+	return appendStrs(b, s.Ecosystems)
+}
+
+func (d *decoder) strs() []string {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		out = append(out, d.str())
+	}
+	return out
+}
+
+func (d *decoder) time() time.Time {
+	if d.err != nil {
+		return time.Time{}
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = fmt.Errorf("%w: bad varint", ErrCorrupt)
+		return time.Time{}
+	}
+	d.b = d.b[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}
+
+func decodeSummary(b []byte) (*summary, error) {
+	d := &decoder{b: b}
+	s := &summary{ID: d.str(), Aliases: d.strs(), Related: d.strs(), Upstream: d.strs(), Summary: d.str()}
+	s.Severity.Level = severity.Level(d.byte1())
+	s.Severity.Source = d.str()
+	s.Severity.Score = math.Float64frombits(d.uvarint())
+	s.Severity.Rating = d.str()
+	n := d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		c := cvss.Score{Version: d.str(), Vector: d.str()}
+		c.Base = math.Float64frombits(d.uvarint())
+		c.Level = severity.Level(d.byte1())
+		s.Severity.CVSS = append(s.Severity.CVSS, c)
+	}
+	s.Published, s.Modified, s.Withdrawn = d.time(), d.time(), d.time()
+	s.Ecosystems = d.strs()
+	if d.err != nil {
+		return nil, d.err
+	}
+	return s, nil
 }

@@ -24,7 +24,7 @@ import (
 //
 //	magic "BWOSVIX1"
 //	full records, each the original JSON, deflated        (read by Get)
-//	advisory summaries, JSON each                          (read per match)
+//	advisory summaries, binary (entry.go)                  (read per match)
 //	package blobs, entries of one package (entry.go)     (read per query)
 //	advisory table: n, then n fixed rows, then the ids     (read at open)
 //	package table:  n, then n fixed rows, then the keys    (read at open)
@@ -41,7 +41,7 @@ const (
 	advRowLen   = 4 + 4 + 8 + 4 + 8 + 4
 	pkgRowLen   = 4 + 4 + 8 + 4
 	maxBlobLen  = 256 << 20
-	indexFormat = 1
+	indexFormat = 2
 )
 
 // ErrNoIndex is returned by Open when the directory holds no index yet.
@@ -184,10 +184,7 @@ func writeIndex(dir string, recs []record, meta Meta) (err error) {
 	pkgs := map[string][]entry{}
 	for i, r := range recs {
 		s := summarize(r.vuln)
-		b, err := json.Marshal(s)
-		if err != nil {
-			return err
-		}
+		b := encodeSummary(&s)
 		sums[i] = span{cw.off, uint64(len(b))}
 		if _, err := cw.Write(b); err != nil {
 			return err
@@ -479,11 +476,11 @@ func (db *DB) summary(i uint32) (*summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	var s summary
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%w: advisory %d: %w", ErrCorrupt, i, err)
+	s, err := decodeSummary(b)
+	if err != nil {
+		return nil, fmt.Errorf("advisory %d: %w", i, err)
 	}
-	return &s, nil
+	return s, nil
 }
 
 func (db *DB) raw(i int) ([]byte, error) {

@@ -239,3 +239,24 @@ func FuzzRange(f *testing.F) {
 		db.inRange(eco, r, v)
 	})
 }
+
+func TestSummaryRoundTrip(t *testing.T) {
+	v, err := osv.Unmarshal([]byte(`{"id":"GHSA-jfh8-c2jp-5v3q","aliases":["CVE-2021-44228"],"related":["X"],"upstream":["Y"],"summary":"s",
+"published":"2021-12-10T00:40:56Z","withdrawn":"2022-01-01T00:00:00Z",
+"severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H"}],
+"affected":[{"package":{"ecosystem":"Maven","name":"a:b"}}],"database_specific":{"severity":"CRITICAL"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := summarize(v)
+	back, err := decodeSummary(encodeSummary(&s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&s, back); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	for i := range len(encodeSummary(&s)) {
+		decodeSummary(encodeSummary(&s)[:i]) // truncated: an error, never a panic
+	}
+}
