@@ -45,6 +45,11 @@ var bySource = map[string]bool{
 // lookup returns the name and version to look up for p.
 func (p Package) lookup() (name, ver string) {
 	name, ver = p.Name, p.Version
+	if name == "go" && osv.BaseEcosystem(p.Ecosystem) == "Go" {
+		// The Go toolchain as some inventories name it; the Go
+		// vulnerability database calls it stdlib.
+		name = "stdlib"
+	}
 	if bySource[osv.BaseEcosystem(p.Ecosystem)] && p.SourceName != "" {
 		name = p.SourceName
 		if p.SourceVersion != "" {
@@ -204,7 +209,7 @@ func (db *DB) Match(ctx context.Context, pkgs []Package) ([]Match, error) {
 // sameEcosystem compares a package's ecosystem with a record's: the bases
 // must be equal, and the release suffixes too when both have one
 // ("Debian:12" matches "Debian:12" and "Debian", not "Debian:11").
-// Ubuntu's ":LTS" and ":Pro" marks and Alpine's "v" are not significant.
+// Ubuntu's ":LTS" mark and Alpine's "v" are not significant.
 func sameEcosystem(pkg, rec string) bool {
 	pb, ps, _ := strings.Cut(pkg, ":")
 	rb, rs, _ := strings.Cut(rec, ":")
@@ -220,8 +225,9 @@ func sameEcosystem(pkg, rec string) bool {
 func normSuffix(base, s string) string {
 	switch base {
 	case "Ubuntu":
+		// "22.04" and "22.04:LTS" are one release; "Pro:18.04:LTS"
+		// (Ubuntu Pro's ESM) stays distinct, as osv-scanner keeps it.
 		s = strings.TrimSuffix(s, ":LTS")
-		s = strings.TrimPrefix(s, "Pro:")
 	case "Alpine":
 		s = strings.TrimPrefix(s, "v")
 	}

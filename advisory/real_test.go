@@ -107,6 +107,12 @@ func TestRealGo(t *testing.T) {
 			wantSome: map[string][]string{"GO-2021-0113": {"0.3.7"}, "GO-2022-1059": {"0.3.8"}},
 		},
 		{
+			// The toolchain named "go" by some inventories is stdlib.
+			pkg:      Package{Ecosystem: "Go", Name: "go", Version: "1.21.0"},
+			wantN:    89,
+			wantSome: map[string][]string{"GO-2023-2041": {"1.21.1"}},
+		},
+		{
 			// Past every fix of x/text's advisories but one from 2026.
 			pkg:       Package{Ecosystem: "Go", Name: "golang.org/x/text", Version: "v0.3.8"},
 			wantN:     2,

@@ -101,6 +101,10 @@ func TestWrittenRecords(t *testing.T) {
 			want: []got{{ID: "UBUNTU-CVE-2023-5363", Fixed: []string{"3.0.2-0ubuntu1.12"}, Level: severity.Medium, Source: "distro", Rating: "medium", Upstream: []string{"CVE-2023-5363"}}},
 		},
 		{
+			name: "ubuntu pro is another release",
+			pkg:  Package{Ecosystem: "Ubuntu:Pro:22.04:LTS", Name: "openssl", Version: "3.0.2-0ubuntu1.10"},
+		},
+		{
 			name: "alpine by origin",
 			pkg:  Package{Ecosystem: "Alpine:v3.18", Name: "libcrypto3", SourceName: "openssl", Version: "3.1.3-r0"},
 			want: []got{{ID: "ALPINE-CVE-2023-5363", Fixed: []string{"3.1.4-r0"}, Upstream: []string{"CVE-2023-5363"}}},
