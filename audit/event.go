@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/interpreter"
 	"k8s.io/apimachinery/pkg/runtime"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
@@ -110,7 +112,33 @@ func (e *Event) Time() time.Time {
 }
 
 // Facets are the match keys of audit rules, in index order.
-var Facets = []string{"verb", "resource", "subresource", "apiGroup", "namespace", "name", "user", "stage"}
+//
+//	code          the response code as text ("403"; "" when absent)
+//	userKind      serviceaccount, node, anonymous, system (other system: users) or user
+//	impersonated  "true" when the request was impersonated, else ""
+var Facets = []string{"verb", "resource", "subresource", "apiGroup", "namespace", "name", "user", "stage", "code", "userKind", "impersonated"}
+
+var codeText = func() (t [600]string) {
+	for i := 100; i < len(t); i++ {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+// UserKind classifies a user name.
+func UserKind(user string) string {
+	switch {
+	case strings.HasPrefix(user, "system:serviceaccount:"):
+		return "serviceaccount"
+	case strings.HasPrefix(user, "system:node:"):
+		return "node"
+	case user == "system:anonymous":
+		return "anonymous"
+	case strings.HasPrefix(user, "system:"):
+		return "system"
+	}
+	return "user"
+}
 
 // Schema is the detect schema of audit events: the facets above and these
 // CEL variables:
@@ -154,6 +182,18 @@ func (e *Event) Facet(i int) string {
 		return e.User.Username
 	case 7:
 		return string(e.Stage)
+	case 8:
+		if e.ResponseStatus != nil && e.ResponseStatus.Code > 0 && int(e.ResponseStatus.Code) < len(codeText) {
+			return codeText[e.ResponseStatus.Code]
+		}
+		return ""
+	case 9:
+		return UserKind(e.User.Username)
+	case 10:
+		if e.ImpersonatedUser != nil {
+			return "true"
+		}
+		return ""
 	}
 	r := e.ObjectRef
 	if r == nil {
@@ -190,29 +230,29 @@ func (e *Event) ResolveName(name string) (any, bool) {
 	}
 	switch name {
 	case "verb":
-		return e.Verb, true
+		return types.String(e.Verb), true
 	case "resource":
-		return ref.Resource, true
+		return types.String(ref.Resource), true
 	case "subresource":
-		return ref.Subresource, true
+		return types.String(ref.Subresource), true
 	case "apiGroup":
-		return ref.APIGroup, true
+		return types.String(ref.APIGroup), true
 	case "apiVersion":
-		return ref.APIVersion, true
+		return types.String(ref.APIVersion), true
 	case "ns":
-		return ref.Namespace, true
+		return types.String(ref.Namespace), true
 	case "name":
-		return ref.Name, true
+		return types.String(ref.Name), true
 	case "user":
-		return e.User.Username, true
+		return types.String(e.User.Username), true
 	case "uid":
-		return e.User.UID, true
+		return types.String(e.User.UID), true
 	case "groups":
 		return nonNil(e.User.Groups), true
 	case "sourceIPs":
 		return nonNil(e.SourceIPs), true
 	case "userAgent":
-		return e.UserAgent, true
+		return types.String(e.UserAgent), true
 	case "impersonatedUser":
 		if e.ImpersonatedUser == nil {
 			return "", true
@@ -224,22 +264,22 @@ func (e *Event) ResolveName(name string) (any, bool) {
 		}
 		return nonNil(e.ImpersonatedUser.Groups), true
 	case "userNamespace":
-		return serviceAccountNamespace(e.User.Username), true
+		return types.String(serviceAccountNamespace(e.User.Username)), true
 	case "stage":
-		return string(e.Stage), true
+		return types.String(e.Stage), true
 	case "level":
-		return string(e.Level), true
+		return types.String(e.Level), true
 	case "requestURI":
-		return e.RequestURI, true
+		return types.String(e.RequestURI), true
 	case "code":
 		if e.ResponseStatus == nil {
-			return int64(0), true
+			return types.IntZero, true
 		}
-		return int64(e.ResponseStatus.Code), true
+		return types.Int(e.ResponseStatus.Code), true
 	case "decision":
-		return e.Annotations["authorization.k8s.io/decision"], true
+		return types.String(e.Annotations["authorization.k8s.io/decision"]), true
 	case "reason":
-		return e.Annotations["authorization.k8s.io/reason"], true
+		return types.String(e.Annotations["authorization.k8s.io/reason"]), true
 	case "annotations":
 		if e.Annotations == nil {
 			return map[string]string{}, true

@@ -42,7 +42,7 @@ func compileList(items []string) *list {
 
 // has reports whether v is an item, or an IP address inside a listed prefix.
 func (l *list) has(v string) bool {
-	if l == nil || v == "" {
+	if l == nil || v == "" || len(l.exact) == 0 && len(l.prefixes) == 0 {
 		return false
 	}
 	if a, err := netip.ParseAddr(v); err == nil {
@@ -83,6 +83,9 @@ func (l *list) contains(v string) bool {
 func listFuncs(lists map[string]*list) []cel.EnvOption {
 	get := func(name ref.Val) *list { return lists[string(name.(types.String))] }
 	anyOf := func(l *list, vals ref.Val, f func(*list, string) bool) ref.Val {
+		if l == nil || len(l.exact) == 0 && len(l.prefixes) == 0 {
+			return types.False
+		}
 		lister, ok := vals.(traits.Lister)
 		if !ok {
 			return types.False

@@ -124,7 +124,7 @@ func TestReceiverAuthAndErrors(t *testing.T) {
 func TestBackpressure(t *testing.T) {
 	rec := &recorder{}
 	one := batch("0000")
-	r, err := New(Config{Insecure: true, MaxQueuedBytes: int64(3 * len(one))}, rec)
+	r, err := New(Config{Insecure: true, MaxQueuedBytes: int64(3 * len(one) * decodedFactor)}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
