@@ -22,6 +22,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bulwark-sec/bulwark/audit"
 	"github.com/bulwark-sec/bulwark/detect"
 	"github.com/bulwark-sec/bulwark/testenv"
 )
@@ -133,7 +136,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	k := testenv.KubeAPIServer(t, testenv.WithPKI(pki), testenv.WithAuditWebhook(url, pki.CAPEM, &apiserverClient))
+	k := testenv.KubeAPIServer(t, testenv.WithPKI(pki), testenv.WithAuditLog(), testenv.WithAuditWebhook(url, pki.CAPEM, &apiserverClient))
 	admin := k.Client
 	bg := context.Background()
 
@@ -334,4 +337,26 @@ func TestEndToEnd(t *testing.T) {
 	}
 	sort.Strings(ids)
 	t.Logf("alerts raised: %v", ids)
+
+	// Same answer everywhere: replaying the apiserver's own audit log file
+	// raises the same rules as the webhook did.
+	res, err := Replay(bg, ReplayConfig{Path: k.AuditLogPath, Rules: audit.RulesConfig{Cluster: "e2e", Lists: map[string]string{"tor-exit-nodes": torList}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayed := map[string]bool{}
+	for _, a := range res.Alerts {
+		replayed[a.RuleID] = true
+	}
+	var rids []string
+	for id := range replayed {
+		rids = append(rids, id)
+	}
+	sort.Strings(rids)
+	if diff := cmp.Diff(ids, rids); diff != "" {
+		t.Errorf("replay of the audit log file raised other rules than the webhook (-webhook +replay):\n%s", diff)
+	}
+	if res.Events == 0 || res.Rejected != 0 {
+		t.Errorf("replay read %d events, rejected %d", res.Events, res.Rejected)
+	}
 }

@@ -25,9 +25,9 @@ func floodBatch(n, seq int) []byte {
 			"requestURI": "/api/v1/namespaces/web/pods", "verb": []string{"get", "list", "update", "create"}[i%4],
 			"user":      map[string]any{"username": "system:serviceaccount:web:api", "groups": []string{"system:serviceaccounts"}},
 			"sourceIPs": []string{"10.0.0.7"}, "userAgent": "api/1.0",
-			"objectRef": map[string]any{"resource": "pods", "namespace": "web", "name": fmt.Sprintf("p-%d", i)},
+			"objectRef":      map[string]any{"resource": "pods", "namespace": "web", "name": fmt.Sprintf("p-%d", i)},
 			"responseStatus": map[string]any{"code": 200}, "annotations": map[string]string{"authorization.k8s.io/decision": "allow"},
-			"requestObject": map[string]any{"kind": "Pod", "spec": map[string]any{"containers": []any{map[string]any{"name": "c", "image": "registry.example/api:1"}}}},
+			"requestObject":  map[string]any{"kind": "Pod", "spec": map[string]any{"containers": []any{map[string]any{"name": "c", "image": "registry.example/api:1"}}}},
 			"stageTimestamp": "2026-11-25T10:00:00.000000Z",
 		}
 	}
