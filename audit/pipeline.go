@@ -102,6 +102,10 @@ type Pipeline struct {
 	Logger  *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// LagAlert raises a pipeline alert when events of a batch reach the
+	// rules later than this after they happened (0: never; replays of old
+	// logs leave it off).
+	LagAlert time.Duration
 
 	mu      sync.Mutex
 	sources map[string]*sourceHealth
@@ -153,13 +157,16 @@ func (p *Pipeline) Handle(ctx context.Context, source string, events []*Event) e
 	p.mu.Unlock()
 
 	m := p.Metrics
+	var worst time.Duration
 	for _, ev := range events {
 		if ev.Cluster == "" {
 			ev.Cluster = p.Cluster
 		}
 		m.Events.WithLabelValues(source).Inc()
 		if t := ev.Time(); !t.IsZero() {
-			m.Lag.WithLabelValues(source).Observe(now.Sub(t).Seconds())
+			lag := now.Sub(t)
+			worst = max(worst, lag)
+			m.Lag.WithLabelValues(source).Observe(lag.Seconds())
 		}
 		if ev.Stage == "RequestReceived" {
 			continue // the same request comes again with its outcome
@@ -169,6 +176,10 @@ func (p *Pipeline) Handle(ctx context.Context, source string, events []*Event) e
 		}
 	}
 	m.LastSeen.WithLabelValues(source).Set(float64(now.Unix()))
+	if p.LagAlert > 0 && worst > p.LagAlert {
+		p.deliver(ctx, p.healthAlert("AUD-PIPELINE-LAG", "Audit events arrive late", severity.Medium, source,
+			fmt.Sprintf("events from %s reached the rules %s after they happened (limit %s)", source, worst.Round(time.Second), p.LagAlert), now))
+	}
 	return ctx.Err()
 }
 

@@ -83,11 +83,16 @@ func TestPipelineHealth(t *testing.T) {
 	p.CheckGaps(ctx, time.Minute)
 	p.CheckGaps(ctx, time.Minute) // once per silence
 	p.Rejected(ctx, "webhook", "malformed", 3)
+	p.LagAlert = time.Minute
+	late := fixtureEvent(t, map[string]any{"verb": "get"}, now.Add(-10*time.Minute), 1)
+	if err := p.Handle(ctx, "webhook", []*Event{late}); err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	for _, a := range alerts {
 		ids = append(ids, a.RuleID+" "+a.Technique)
 	}
-	if diff := cmp.Diff([]string{"AUD-PIPELINE-GAP T1562", "AUD-PIPELINE-REJECTED T1562"}, ids); diff != "" {
+	if diff := cmp.Diff([]string{"AUD-PIPELINE-GAP T1562", "AUD-PIPELINE-REJECTED T1562", "AUD-PIPELINE-LAG T1562"}, ids); diff != "" {
 		t.Errorf("health alerts (-want +got):\n%s", diff)
 	}
 	if v := testutil.ToFloat64(p.Metrics.Rejected.WithLabelValues("webhook", "malformed")); v != 3 {

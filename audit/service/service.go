@@ -44,6 +44,10 @@ type Config struct {
 	// GapAlert is the minimum silence of a source that raises an alert
 	// (default 5m; it also scales with the source's usual rhythm).
 	GapAlert time.Duration `yaml:"gapAlert"`
+	// LagAlert raises an alert when events reach the rules later than this
+	// after they happened (default 5m; CloudWatch sources lag by design,
+	// so set it above their poll interval).
+	LagAlert time.Duration `yaml:"lagAlert"`
 }
 
 // WebhookConfig is the audit webhook endpoint.
@@ -125,7 +129,11 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if cfg.Fold == 0 {
 		cfg.Fold = time.Minute
 	}
-	p := &audit.Pipeline{Engine: engine, Cluster: cfg.Cluster, Metrics: audit.NewMetrics(deps.Registry), Logger: deps.Logger, Folder: detect.NewFolder(cfg.Fold, 0)}
+	if cfg.LagAlert == 0 {
+		cfg.LagAlert = 5 * time.Minute
+	}
+	p := &audit.Pipeline{Engine: engine, Cluster: cfg.Cluster, Metrics: audit.NewMetrics(deps.Registry), Logger: deps.Logger,
+		Folder: detect.NewFolder(cfg.Fold, 0), LagAlert: cfg.LagAlert}
 	if cfg.JSONLines && deps.Stdout != nil {
 		p.Sinks = append(p.Sinks, &audit.JSONSink{W: deps.Stdout})
 	}
