@@ -590,14 +590,19 @@ func (f *FS) readLayer(ctx context.Context, li int, reread bool, fn func(*tar.He
 		base = 0
 	}
 	exp := &counter{ctx: ctx, r: dr, compressed: raw, lim: f.lim, base: base}
+	// Decompression runs ahead in its own goroutine, through a few fixed
+	// buffers: one core inflates while the other hashes and parses.
+	var ahd io.Reader = exp
+	if readAhead {
+		a := newAhead(exp, 4, 256<<10)
+		defer a.Close()
+		ahd = a
+	}
 	var h hash.Hash = sha256.New()
-	tr := tar.NewReader(io.TeeReader(exp, h))
+	tr := tar.NewReader(io.TeeReader(ahd, h))
 	fail := func(e error) error {
-		if exp.err != nil {
-			return exp.err
-		}
-		if raw.err != nil {
-			return raw.err
+		if isLimit(e) {
+			return e
 		}
 		return fmt.Errorf("%w: %v", ErrCorrupt, e)
 	}
@@ -613,15 +618,18 @@ func (f *FS) readLayer(ctx context.Context, li int, reread bool, fn func(*tar.He
 			if errors.Is(err, errStopLayer) {
 				return nil
 			}
-			if exp.err != nil {
-				return exp.err
+			if isLimit(err) {
+				return err
 			}
 			return &LayerError{Layer: li, DiffID: l.DiffID, Path: hdr.Name, Err: err}
 		}
 	}
 	// The rest of the stream (end-of-archive blocks, padding) counts toward the digest.
-	if _, err := io.Copy(h, exp); err != nil {
+	if _, err := io.Copy(h, ahd); err != nil {
 		return fail(err)
+	}
+	if a, ok := ahd.(*ahead); ok {
+		a.Close() // the producer is done: exp.n is ours to read
 	}
 	if !reread {
 		f.expanded += exp.n
@@ -632,4 +640,97 @@ func (f *FS) readLayer(ctx context.Context, li int, reread bool, fn func(*tar.He
 		}
 	}
 	return nil
+}
+
+// readAhead turns on decompression in its own goroutine (off only to
+// measure what it brings: BenchmarkFlatten/serial).
+var readAhead = true
+
+// isLimit reports whether err is a limit or cancellation, which stays as
+// it is rather than being called corruption.
+func isLimit(err error) bool {
+	return errors.Is(err, ErrExpandedTooLarge) || errors.Is(err, ErrCompressionRatio) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// ahead reads r in a goroutine into n+1 fixed buffers of size bytes and
+// hands them to Read in order: bounded read-ahead, never a whole layer.
+type ahead struct {
+	ch        chan chunk
+	free      chan []byte
+	cur, buf  []byte
+	err       error
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+type chunk struct {
+	b, buf []byte
+	err    error
+}
+
+func newAhead(r io.Reader, n, size int) *ahead {
+	a := &ahead{ch: make(chan chunk, n), free: make(chan []byte, n+1), done: make(chan struct{})}
+	for range n + 1 {
+		a.free <- make([]byte, size)
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer close(a.ch)
+		for {
+			var buf []byte
+			select {
+			case buf = <-a.free:
+			case <-a.done:
+				return
+			}
+			// Fill the buffer; keep the reader's own error (a truncated
+			// stream says io.ErrUnexpectedEOF, an ended one io.EOF).
+			m := 0
+			var err error
+			for m < len(buf) && err == nil {
+				var k int
+				k, err = r.Read(buf[m:])
+				m += k
+			}
+			select {
+			case a.ch <- chunk{b: buf[:m], buf: buf, err: err}:
+			case <-a.done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return a
+}
+
+func (a *ahead) Read(p []byte) (int, error) {
+	for len(a.cur) == 0 {
+		if a.err != nil {
+			return 0, a.err
+		}
+		if a.buf != nil {
+			a.free <- a.buf // never blocks: free holds every buffer there is
+			a.buf = nil
+		}
+		c, ok := <-a.ch
+		if !ok {
+			a.err = io.EOF
+			return 0, a.err
+		}
+		a.cur, a.buf, a.err = c.b, c.buf, c.err
+	}
+	n := copy(p, a.cur)
+	a.cur = a.cur[n:]
+	return n, nil
+}
+
+// Close stops the reading goroutine and waits for it.
+func (a *ahead) Close() {
+	a.closeOnce.Do(func() { close(a.done) })
+	a.wg.Wait()
 }
