@@ -303,3 +303,25 @@ func TestLayerChangedBetweenReads(t *testing.T) {
 		t.Errorf("open after the layer changed: %v, want ErrLayerChanged", err)
 	}
 }
+
+// Writes through a symlinked directory land inside the image root, even
+// when the link is absolute and climbs above "/".
+func TestWritesThroughSymlinksStayInside(t *testing.T) {
+	img, _ := memImage(t, false, Limits{},
+		tarOf(t, te{name: "evil", typ: tar.TypeSymlink, link: "/../../../../host"}, te{name: "host/", typ: tar.TypeDir}),
+		tarOf(t, te{name: "evil/passwd", body: "pwned"}),
+	)
+	f, err := img.Flatten(context.Background(), FlattenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := []row{
+		{Path: "evil", Type: "symlink", Link: "/../../../../host"},
+		{Path: "host", Type: "dir"},
+		{Path: "host/passwd", Type: "file", Layer: 1, Size: 5},
+	}
+	if diff := cmp.Diff(want, listing(t, f)); diff != "" {
+		t.Errorf("tree (-want +got):\n%s", diff)
+	}
+}
