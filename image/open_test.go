@@ -295,3 +295,33 @@ func TestSchemeGuard(t *testing.T) {
 		t.Errorf("insecure: %v", err)
 	}
 }
+
+func TestOpenLayoutChoosesByTag(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "layout")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]v1.Hash{}
+	for tag, arch := range map[string]string{"v1": "amd64", "v2": "arm64"} {
+		img := ggcrImage(t, arch)
+		ids[tag], _ = img.ConfigName()
+		if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{refNameAnnotation: tag})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Open(ctx, dir); !errors.Is(err, ErrAmbiguous) {
+		t.Errorf("open a layout of two images without a tag: %v, want ErrAmbiguous", err)
+	}
+	if _, err := Open(ctx, "oci:"+dir+":v3"); !errors.Is(err, ErrNoMatchingImage) {
+		t.Errorf("open an absent tag: %v, want ErrNoMatchingImage", err)
+	}
+	got, err := Open(ctx, "oci:"+dir+":v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != ids["v2"] {
+		t.Errorf("oci:dir:v2 opened %s, want %s", got.ID, ids["v2"])
+	}
+}
