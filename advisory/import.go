@@ -110,8 +110,12 @@ func Import(ctx context.Context, cfg ImportConfig) (*ImportResult, error) {
 			}
 		}
 		err := ReadSource(ctx, src.Path, func(r Record) error {
-			byID[r.Vuln.ID] = record{vuln: r.Vuln, raw: r.Raw}
-			for _, b := range baseEcosystems(r.Vuln) {
+			rec, err := newRecord(r.Vuln, r.Raw)
+			if err != nil {
+				return err
+			}
+			byID[rec.id] = rec
+			for _, b := range rec.ecos {
 				covered[b] = true
 				if perEco[b] == nil {
 					perEco[b] = &EcosystemResult{Ecosystem: b, Source: name}
@@ -138,16 +142,20 @@ func Import(ctx context.Context, cfg ImportConfig) (*ImportResult, error) {
 				meta.Ecosystems[k] = v
 			}
 		}
-		err := old.all(func(r record) error {
-			if _, dup := byID[r.vuln.ID]; dup {
+		err := old.all(func(v *osv.Vulnerability, raw []byte) error {
+			if _, dup := byID[v.ID]; dup {
 				return nil
 			}
-			for _, b := range baseEcosystems(r.vuln) {
+			for _, b := range baseEcosystems(v) {
 				if covered[b] {
 					return nil
 				}
 			}
-			byID[r.vuln.ID] = r
+			r, err := newRecord(v, raw)
+			if err != nil {
+				return err
+			}
+			byID[r.id] = r
 			res.Kept++
 			return nil
 		})
@@ -163,10 +171,10 @@ func Import(ctx context.Context, cfg ImportConfig) (*ImportResult, error) {
 	recs := make([]record, 0, len(byID))
 	for _, r := range byID {
 		recs = append(recs, r)
-		for _, b := range baseEcosystems(r.vuln) {
+		for _, b := range r.ecos {
 			if e := perEco[b]; e != nil {
 				e.Records++
-				if r.vuln.IsWithdrawn() {
+				if r.withdrawn {
 					e.Withdrawn++
 				}
 			}

@@ -260,3 +260,32 @@ func TestSummaryRoundTrip(t *testing.T) {
 		decodeSummary(encodeSummary(&s)[:i]) // truncated: an error, never a panic
 	}
 }
+
+func TestConcurrentImports(t *testing.T) {
+	dir := t.TempDir()
+	npm := writeRecords(t, map[string]string{"a.json": lodashV2})
+	errs := make(chan error, 2)
+	for _, src := range []string{"testdata/written", npm} {
+		go func() {
+			_, err := Import(context.Background(), ImportConfig{Dir: dir, Sources: []Source{{Path: src}}})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Whichever ran second merged with the first: Debian is there either way.
+	if ms, _ := db.Query(Package{Ecosystem: "Debian:12", Name: "openssl", Version: "3.0.9-1"}); len(ms) != 2 {
+		t.Errorf("Debian after concurrent imports: %v", ids(ms))
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(dir, ".osv.idx.tmp-*")); len(tmps) != 0 {
+		t.Errorf("temporary files left: %v", tmps)
+	}
+}
