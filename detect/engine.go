@@ -63,6 +63,8 @@ type RuleInfo struct {
 	Technique string         `json:"technique"`
 	MSMatrix  string         `json:"msMatrix,omitempty"`
 	Enabled   bool           `json:"enabled"`
+	// Inactive says why an enabled rule does not run.
+	Inactive string `json:"inactive,omitempty"`
 }
 
 type compiled struct {
@@ -79,6 +81,7 @@ type compiled struct {
 	baseKey       cel.Program
 	baseValue     cel.Program
 	enabled       bool
+	inactive      string
 }
 
 type compiledException struct {
@@ -168,7 +171,18 @@ func Compile(schema Schema, rs *RuleSet, opts Options) (*Engine, error) {
 		}
 		c.order = len(e.rules)
 		e.rules = append(e.rules, c)
-		if !c.enabled {
+		if len(r.NeedsLists) > 0 {
+			empty := true
+			for _, l := range r.NeedsLists {
+				if len(all[l]) > 0 {
+					empty = false
+				}
+			}
+			if empty {
+				c.inactive = "lists " + strings.Join(r.NeedsLists, ", ") + " are empty"
+			}
+		}
+		if !c.enabled || c.inactive != "" {
 			continue
 		}
 		k0, k1 := indexValues(c.match, 0), indexValues(c.match, 1)
@@ -365,7 +379,7 @@ func (e *Engine) Rules() []RuleInfo {
 	out := make([]RuleInfo, 0, len(e.rules))
 	for _, c := range e.rules {
 		out = append(out, RuleInfo{ID: c.ID, Title: c.Title, Source: c.Source, Severity: c.Severity,
-			Tactic: c.MITRE.Tactic, Technique: c.MITRE.Technique, MSMatrix: c.MSMatrix, Enabled: c.enabled})
+			Tactic: c.MITRE.Tactic, Technique: c.MITRE.Technique, MSMatrix: c.MSMatrix, Enabled: c.enabled, Inactive: c.inactive})
 	}
 	return out
 }

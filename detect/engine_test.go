@@ -90,6 +90,13 @@ rules:
   severity: medium
   mitre: {tactic: TA0011, technique: T1090.003}
   condition: inList('tor', ip) || containsListed('tools', user)
+- id: T-6
+  title: needs an empty list
+  source: test
+  severity: high
+  mitre: {tactic: TA0011, technique: T1090.003}
+  needsLists: [empty-feed]
+  condition: "true"
 - id: T-4
   title: other source
   source: runtime
@@ -148,7 +155,10 @@ func TestEvaluate(t *testing.T) {
 	for _, r := range e.Rules() {
 		ids = append(ids, r.ID)
 	}
-	if diff := cmp.Diff([]string{"T-1", "T-2", "T-3", "T-5"}, ids); diff != "" {
+	if r := e.Rules()[3]; r.ID != "T-6" || r.Inactive == "" {
+		t.Errorf("rule without its list: %+v", r)
+	}
+	if diff := cmp.Diff([]string{"T-1", "T-2", "T-3", "T-6", "T-5"}, ids); diff != "" {
 		t.Errorf("loaded rules (-want +got):\n%s", diff)
 	}
 }

@@ -86,6 +86,10 @@ type Rule struct {
 	Threshold   *Threshold `yaml:"threshold"`
 	Baseline    *Baseline  `yaml:"baseline"`
 	Enabled     *bool      `yaml:"enabled"` // default true
+	// NeedsLists names lists the rule is useless without: when all of
+	// them are empty (no threat-intelligence file loaded) the rule is
+	// inactive and costs nothing.
+	NeedsLists []string `yaml:"needsLists"`
 	Remediation string     `yaml:"remediation"`
 	References  []string   `yaml:"references"`
 

@@ -170,7 +170,11 @@ func writeRules(w io.Writer, format string, infos []detect.RuleInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSEVERITY\tTACTIC\tTECHNIQUE\tMS MATRIX\tENABLED\tTITLE")
 	for _, r := range infos {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", r.ID, r.Severity, r.Tactic, r.Technique, r.MSMatrix, r.Enabled, r.Title)
+		enabled := fmt.Sprint(r.Enabled)
+		if r.Enabled && r.Inactive != "" {
+			enabled = "inactive (" + r.Inactive + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Severity, r.Tactic, r.Technique, r.MSMatrix, enabled, r.Title)
 	}
 	return tw.Flush()
 }
