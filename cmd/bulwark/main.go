@@ -59,7 +59,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", envOr("BULWARK_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env BULWARK_LOG_LEVEL)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", envOr("BULWARK_LOG_FORMAT", "auto"), "log format: text, json, or auto (text on a terminal, JSON otherwise) (env BULWARK_LOG_FORMAT)")
-	root.AddCommand(newVersionCmd(), newUpCmd(), newDBCmd(), newAuditCmd(), newScanCmd())
+	root.AddCommand(newVersionCmd(), newUpCmd(), newDBCmd(), newAuditCmd(), newScanCmd(), newAdmissionCmd())
 	return root
 }
 

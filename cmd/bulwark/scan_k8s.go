@@ -19,7 +19,13 @@ import (
 // newScanCmd is the parent of the CLI scanners. Other scanners (image, fs)
 // add their subcommands here.
 func newScanCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "scan", Short: "Scan manifests, clusters and images without a server"}
+	cmd := &cobra.Command{
+		Use: "scan", Short: "Scan manifests, clusters and images without a server",
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return fmt.Errorf("unknown command %q for %q: give a scanner (%s)", strings.Join(args, " "), cmd.CommandPath(), strings.Join(scanners(cmd), ", "))
+		},
+	}
 	cmd.AddCommand(newScanK8sCmd())
 	return cmd
 }
@@ -137,4 +143,12 @@ Exit code: --exit-code (default 1) when a result is at or above --fail-on
 	f.StringVar(&pssLevel, "pss-level", "", "Pod Security Standards level: baseline or restricted (default restricted)")
 	f.StringVar(&pssVersion, "pss-version", "", "Pod Security Standards version, e.g. v1.30 (default latest)")
 	return cmd
+}
+
+func scanners(cmd *cobra.Command) []string {
+	var out []string
+	for _, c := range cmd.Commands() {
+		out = append(out, c.Name())
+	}
+	return out
 }
