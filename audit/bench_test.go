@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -80,12 +81,41 @@ func benchEngine(b *testing.B) *detect.Engine {
 	return e
 }
 
+// BenchmarkEvaluateWithFeeds is BenchmarkEvaluate with threat-intel lists
+// loaded (1,500 Tor exit addresses and 50 proxy ranges), which makes the
+// list rule run on every event.
+func BenchmarkEvaluateWithFeeds(b *testing.B) {
+	dir := b.TempDir()
+	var tor, proxies []byte
+	for i := range 1500 {
+		tor = fmt.Appendf(tor, "185.%d.%d.%d\n", 100+i%50, i/250, i%250)
+	}
+	for i := range 50 {
+		proxies = fmt.Appendf(proxies, "203.0.%d.0/24\n", i)
+	}
+	if err := os.WriteFile(dir+"/tor", tor, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/proxies", proxies, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	e, _, err := NewEngine(RulesConfig{Lists: map[string]string{"tor-exit-nodes": dir + "/tor", "proxies": dir + "/proxies"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runEvaluate(b, e)
+}
+
 // BenchmarkEvaluate is the rule engine alone, all built-in rules, on
 // decoded events (each iteration evaluates a fresh copy, so request
 // objects are decoded again when a rule needs them).
 //
 //	go test -run XXX -bench Evaluate -cpu 1 ./audit/
 func BenchmarkEvaluate(b *testing.B) {
+	runEvaluate(b, benchEngine(b))
+}
+
+func runEvaluate(b *testing.B, e *detect.Engine) {
 	raw := mixEvents(b, 10_000)
 	evs := make([]*Event, len(raw))
 	for i, r := range raw {
@@ -95,7 +125,6 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 		evs[i] = ev
 	}
-	e := benchEngine(b)
 	b.ReportAllocs()
 	start := time.Now()
 	b.ResetTimer()

@@ -82,16 +82,16 @@ type Rule struct {
 	Message string `yaml:"message"`
 	// GroupBy is a CEL string expression: alerts with the same value
 	// share a dedupe key. Empty: namespace, resource and actor.
-	GroupBy     string     `yaml:"groupBy"`
-	Threshold   *Threshold `yaml:"threshold"`
-	Baseline    *Baseline  `yaml:"baseline"`
-	Enabled     *bool      `yaml:"enabled"` // default true
+	GroupBy   string     `yaml:"groupBy"`
+	Threshold *Threshold `yaml:"threshold"`
+	Baseline  *Baseline  `yaml:"baseline"`
+	Enabled   *bool      `yaml:"enabled"` // default true
 	// NeedsLists names lists the rule is useless without: when all of
 	// them are empty (no threat-intelligence file loaded) the rule is
 	// inactive and costs nothing.
-	NeedsLists []string `yaml:"needsLists"`
-	Remediation string     `yaml:"remediation"`
-	References  []string   `yaml:"references"`
+	NeedsLists  []string `yaml:"needsLists"`
+	Remediation string   `yaml:"remediation"`
+	References  []string `yaml:"references"`
 
 	file string
 	line int
