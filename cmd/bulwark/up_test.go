@@ -192,7 +192,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--log-level", "loud", "version"}, `--log-level "loud"`},
 		{[]string{"up", "--listen", "127.0.0.1:99999", "--data-dir", "DATADIR"}, "listen on 127.0.0.1:99999"},
 		{[]string{"up", "--database", "mysql://x", "--listen", "127.0.0.1:0"}, "unsupported database URL scheme"},
-		{[]string{"scan"}, "unknown command"},
+		{[]string{"frobnicate"}, "unknown command"},
 	}
 	for _, tt := range tests {
 		for i, a := range tt.args {
