@@ -26,6 +26,7 @@ type Store interface {
 	ImageStore
 	ScanStore
 	AlertStore
+	HardeningStore
 
 	// Ping reports whether the backing database answers.
 	Ping(ctx context.Context) error
@@ -198,4 +199,46 @@ type AlertStore interface {
 	// SetAlertStatus changes an alert's status; a later RecordAlert with the
 	// same key opens a new alert once this one is no longer open.
 	SetAlertStatus(ctx context.Context, id int64, status AlertStatus) error
+}
+
+// HardeningResult is one failed hardening check on one spot of one object
+// of a cluster, as continuous assessment (posture) keeps it.
+type HardeningResult struct {
+	ClusterID string `json:"clusterId"`
+	// ObjectKey identifies the object in the cluster: "Kind/namespace/name"
+	// or "Kind/name".
+	ObjectKey string         `json:"objectKey"`
+	Kind      string         `json:"kind"`
+	Namespace string         `json:"namespace,omitempty"`
+	Name      string         `json:"name"`
+	CheckID   string         `json:"checkId"`
+	Container string         `json:"container,omitempty"`
+	Field     string         `json:"field,omitempty"`
+	Severity  severity.Level `json:"severity"`
+	Title     string         `json:"title"`
+	Message   string         `json:"message"`
+	Fix       string         `json:"fix,omitempty"`
+	// Detail is the whole result (references, techniques) as JSON.
+	Detail    json.RawMessage `json:"detail,omitempty"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+}
+
+// HardeningQuery selects hardening results. Zero fields do not filter.
+type HardeningQuery struct {
+	ClusterID   string
+	Namespace   string
+	CheckID     string
+	MinSeverity severity.Level
+	Limit       int
+}
+
+// HardeningStore keeps the current hardening results of each object.
+type HardeningStore interface {
+	// ReplaceHardeningResults replaces, atomically, every result of one
+	// object of a cluster with rs (each must carry that ClusterID and
+	// ObjectKey); an empty rs removes the object's results.
+	ReplaceHardeningResults(ctx context.Context, clusterID, objectKey string, rs []HardeningResult) error
+	// HardeningResults lists results by severity (highest first), then
+	// object key, check ID, container and field.
+	HardeningResults(ctx context.Context, q HardeningQuery) ([]HardeningResult, error)
 }

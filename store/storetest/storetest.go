@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"AlertQueryAndStatus", testAlertQueryAndStatus},
 		{"ConcurrentAlerts", testConcurrentAlerts},
 		{"InvalidInput", testInvalidInput},
+		{"HardeningResults", testHardeningResults},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
