@@ -357,3 +357,29 @@ func FuzzDecodeReview(f *testing.F) {
 func k8sscanObjects(file string) ([]*check.Object, error) {
 	return sourceFiles(file)
 }
+
+// TestHostileObjects: a huge pod, a kind no check knows and a wrong kind
+// in the review all get a verdict, never a crash.
+func TestHostileObjects(t *testing.T) {
+	h := newHandler(t, Config{DefaultMode: Deny}, nil)
+	var cs []string
+	for i := 0; i < 3000; i++ {
+		cs = append(cs, fmt.Sprintf(`{"name":"c%d","image":"x","securityContext":{"privileged":true}}`, i))
+	}
+	huge := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"h"},"spec":{"containers":[` + strings.Join(cs, ",") + `]}}`
+	resp := h.Review(context.Background(), request(huge))
+	if resp.Allowed || !strings.Contains(resp.Result.Message, "c2999") {
+		t.Errorf("huge privileged pod: allowed=%v", resp.Allowed)
+	}
+	for name, obj := range map[string]string{
+		"CRD":        `{"apiVersion":"x.io/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"a":[1,2,3]}}`,
+		"Secret":     `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"data":{"k":"dg=="}}`,
+		"no kind":    `{"metadata":{"name":"s"}}`,
+		"not object": `[1,2,3]`,
+	} {
+		resp := h.Review(context.Background(), request(obj))
+		if resp == nil || resp.UID != "u1" {
+			t.Errorf("%s: %+v", name, resp)
+		}
+	}
+}
