@@ -40,6 +40,12 @@ const (
 	Off   Mode = "off"
 )
 
+// DefaultPolicies are used when a Config has none: the Pod Security
+// Standards baseline (what Kubernetes' own PSA would enforce) and the
+// checks that mean host takeover are denied; the rest warns.
+var DefaultPolicies = []Policy{{Name: "host-takeover", Mode: Deny, Checks: []string{
+	"pss-baseline-*", "def-privileged", "def-no-sys-admin", "def-host-pid-ipc"}}}
+
 // Policy gives a mode to the checks whose IDs match one of Checks
 // (path.Match patterns: "pss-baseline-*"). The first matching policy wins.
 type Policy struct {
@@ -65,7 +71,7 @@ type Exemptions struct {
 // Config is the webhook's behaviour.
 type Config struct {
 	Policies []Policy `json:"policies,omitempty"`
-	// DefaultMode applies to checks no policy matches (default deny).
+	// DefaultMode applies to checks no policy matches (default warn).
 	DefaultMode Mode       `json:"defaultMode,omitempty"`
 	Exemptions  Exemptions `json:"exemptions"`
 	// Budget is the time one request may take (default 2s).
@@ -112,7 +118,10 @@ type metrics struct {
 // New builds a handler. reg may be nil (metrics are then not registered).
 func New(cfg Config, engine *check.Engine, reg prometheus.Registerer, log *slog.Logger) (*Handler, error) {
 	if cfg.DefaultMode == "" {
-		cfg.DefaultMode = Deny
+		cfg.DefaultMode = Warn
+	}
+	if cfg.Policies == nil {
+		cfg.Policies = DefaultPolicies
 	}
 	if cfg.Exemptions.Namespaces == nil {
 		cfg.Exemptions.Namespaces = []string{"kube-system"}

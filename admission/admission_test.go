@@ -266,7 +266,7 @@ func TestCertificateReload(t *testing.T) {
 // findings that `bulwark scan k8s` reports for the same manifest.
 func TestSameFindingsAsScan(t *testing.T) {
 	const file = "../check/testdata/cluster.yaml"
-	cfg := Config{DefaultMode: Warn, Exemptions: Exemptions{Namespaces: []string{}},
+	cfg := Config{DefaultMode: Warn, Policies: []Policy{}, Exemptions: Exemptions{Namespaces: []string{}},
 		Checks: check.Config{AllowedRegistries: []string{"registry.example.com/"}}, UserChecks: []string{"../check/testdata/user-checks.yaml"}}
 	rep, err := k8sscan.Scan(context.Background(), k8sscan.Options{Files: []string{file}, Config: cfg.Checks, UserChecks: cfg.UserChecks})
 	if err != nil {

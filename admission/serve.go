@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -17,8 +18,8 @@ import (
 )
 
 // CertReloader serves the certificate in CertFile/KeyFile and loads it
-// again when either file changes (checked at most once a second, on a
-// handshake). A broken new pair is logged and the old one kept.
+// again when either file's content changes (read at most once a second, on
+// a handshake). A broken new pair is logged and the old one kept.
 type CertReloader struct {
 	CertFile, KeyFile string
 	Log               *slog.Logger
@@ -41,16 +42,19 @@ func NewCertReloader(certFile, keyFile string, log *slog.Logger) (*CertReloader,
 	return r, nil
 }
 
+// fileStamp is a digest of both files' contents: modification times can
+// be equal for two writes in quick succession, contents cannot.
 func (r *CertReloader) fileStamp() string {
-	var s string
+	h := sha256.New()
 	for _, f := range []string{r.CertFile, r.KeyFile} {
-		fi, err := os.Stat(f)
+		b, err := os.ReadFile(f)
 		if err != nil {
 			return ""
 		}
-		s += fmt.Sprintf("%d/%d;", fi.ModTime().UnixNano(), fi.Size())
+		h.Write(b)
+		h.Write([]byte{0})
 	}
-	return s
+	return string(h.Sum(nil))
 }
 
 func (r *CertReloader) load() error {

@@ -27,7 +27,8 @@ func newAdmissionServeCmd() *cobra.Command {
 		Short: "Serve the webhook over TLS at /validate (certificates reloaded when their files change)",
 		Long: `Serve the validating webhook (AdmissionReview v1) at https://LISTEN/validate,
 with /healthz and /metrics. --config is YAML: policies (checks: ID patterns,
-mode: deny|warn|audit|off), defaultMode (deny), exemptions (namespaces, default
+mode: deny|warn|audit|off; default: PSS baseline,
+privileged, CAP_SYS_ADMIN and host PID/IPC denied), defaultMode (warn), exemptions (namespaces, default
 [kube-system]; images; users; groups; labels), budget (2s), failurePolicy
 (ignore = admit when the budget runs out or the object cannot be evaluated;
 fail = deny), checks (parameters of the built-in checks), userChecks (CEL files).`,
