@@ -33,5 +33,5 @@
 // the object's unstructured form.
 //
 // What it is not: it does no I/O, talks to no cluster, and formats nothing
-// (see package report for writers). Parsing manifests is package manifest.
+// (package check/report writes results; check/source gathers objects; check/k8sscan wires both for the CLI). Parsing manifests is package manifest.
 package check
