@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/bulwark-sec/bulwark/severity"
 	"github.com/bulwark-sec/bulwark/store"
@@ -60,24 +59,12 @@ func (s *Store) ReplaceHardeningResults(ctx context.Context, clusterID, objectKe
 
 // HardeningResults implements store.HardeningStore.
 func (s *Store) HardeningResults(ctx context.Context, q store.HardeningQuery) ([]store.HardeningResult, error) {
-	where := []string{"1 = 1"}
-	var args []any
-	for _, f := range []struct{ col, val string }{{"cluster_id", q.ClusterID}, {"namespace", q.Namespace}, {"check_id", q.CheckID}} {
-		if f.val != "" {
-			where = append(where, f.col+" = ?")
-			args = append(args, f.val)
-		}
-	}
-	if q.MinSeverity > severity.Unknown {
-		where = append(where, "severity >= ?")
-		args = append(args, int(q.MinSeverity))
-	}
-	sqlq := "SELECT " + hardeningCols + " FROM hardening_results WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY severity DESC, object_key, check_id, container, field"
-	if q.Limit > 0 {
-		sqlq += " LIMIT ?"
-		args = append(args, q.Limit)
-	}
+	var f filter
+	f.eq("cluster_id", q.ClusterID)
+	f.eq("namespace", q.Namespace)
+	f.eq("check_id", q.CheckID)
+	f.minSeverity(q.MinSeverity)
+	sqlq, args := f.query("SELECT "+hardeningCols+" FROM hardening_results", "severity DESC, object_key, check_id, container, field", q.Limit)
 	rows, err := s.query(ctx, sqlq, args...)
 	if err != nil {
 		return nil, err

@@ -322,34 +322,18 @@ func scanFinding(row interface{ Scan(...any) error }) (store.Finding, error) {
 
 // Findings implements store.ScanStore.
 func (s *Store) Findings(ctx context.Context, q store.FindingQuery) ([]store.Finding, error) {
-	var where []string
-	var args []any
+	var f filter
 	if q.ScanID != 0 {
-		where = append(where, "scan_id = ?")
-		args = append(args, q.ScanID)
+		f.add("scan_id = ?", q.ScanID)
+	} else if q.ImageDigest != "" {
+		f.add("scan_id IN (SELECT MAX(id) FROM scans WHERE status = ? AND image_digest = ? GROUP BY image_digest)",
+			store.ScanSucceeded, q.ImageDigest)
 	} else {
-		sub := "SELECT MAX(id) FROM scans WHERE status = ?"
-		args = append(args, store.ScanSucceeded)
-		if q.ImageDigest != "" {
-			sub += " AND image_digest = ?"
-			args = append(args, q.ImageDigest)
-		}
-		where = append(where, "scan_id IN ("+sub+" GROUP BY image_digest)")
+		f.add("scan_id IN (SELECT MAX(id) FROM scans WHERE status = ? GROUP BY image_digest)", store.ScanSucceeded)
 	}
-	if q.ImageDigest != "" {
-		where = append(where, "image_digest = ?")
-		args = append(args, q.ImageDigest)
-	}
-	if q.MinSeverity > severity.Unknown {
-		where = append(where, "severity >= ?")
-		args = append(args, int(q.MinSeverity))
-	}
-	sqlq := "SELECT " + findingCols + " FROM findings WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY severity DESC, advisory_id, package, image_digest"
-	if q.Limit > 0 {
-		sqlq += " LIMIT ?"
-		args = append(args, q.Limit)
-	}
+	f.eq("image_digest", q.ImageDigest)
+	f.minSeverity(q.MinSeverity)
+	sqlq, args := f.query("SELECT "+findingCols+" FROM findings", "severity DESC, advisory_id, package, image_digest", q.Limit)
 	rows, err := s.query(ctx, sqlq, args...)
 	if err != nil {
 		return nil, err
@@ -422,29 +406,14 @@ func (s *Store) RecordAlert(ctx context.Context, a store.Alert) (store.Alert, bo
 
 // Alerts implements store.AlertStore.
 func (s *Store) Alerts(ctx context.Context, q store.AlertQuery) ([]store.Alert, error) {
-	where := []string{"1 = 1"}
-	var args []any
-	if q.ClusterID != "" {
-		where = append(where, "cluster_id = ?")
-		args = append(args, q.ClusterID)
-	}
-	if q.Status != "" {
-		where = append(where, "status = ?")
-		args = append(args, q.Status)
-	}
-	if q.MinSeverity > severity.Unknown {
-		where = append(where, "severity >= ?")
-		args = append(args, int(q.MinSeverity))
-	}
+	var f filter
+	f.eq("cluster_id", q.ClusterID)
+	f.eq("status", string(q.Status))
+	f.minSeverity(q.MinSeverity)
 	if !q.Since.IsZero() {
-		where = append(where, "last_seen >= ?")
-		args = append(args, ts(q.Since))
+		f.add("last_seen >= ?", ts(q.Since))
 	}
-	sqlq := "SELECT " + alertCols + " FROM alerts WHERE " + strings.Join(where, " AND ") + " ORDER BY last_seen DESC, id DESC"
-	if q.Limit > 0 {
-		sqlq += " LIMIT ?"
-		args = append(args, q.Limit)
-	}
+	sqlq, args := f.query("SELECT "+alertCols+" FROM alerts", "last_seen DESC, id DESC", q.Limit)
 	rows, err := s.query(ctx, sqlq, args...)
 	if err != nil {
 		return nil, err
@@ -472,6 +441,47 @@ func (s *Store) SetAlertStatus(ctx context.Context, id int64, status store.Alert
 		return fmt.Errorf("alert %d: %w", id, store.ErrNotFound)
 	}
 	return nil
+}
+
+// filter builds the WHERE clause of a list query; zero values do not filter.
+type filter struct {
+	where []string
+	args  []any
+}
+
+func (f *filter) add(cond string, args ...any) {
+	f.where = append(f.where, cond)
+	f.args = append(f.args, args...)
+}
+
+// eq filters on col = v when v is set.
+func (f *filter) eq(col, v string) {
+	if v != "" {
+		f.add(col+" = ?", v)
+	}
+}
+
+// minSeverity keeps rows at or above l when l is known.
+func (f *filter) minSeverity(l severity.Level) {
+	if l > severity.Unknown {
+		f.add("severity >= ?", int(l))
+	}
+}
+
+// query completes selectFrom with the conditions, the order and a limit
+// (none when limit <= 0).
+func (f *filter) query(selectFrom, orderBy string, limit int) (string, []any) {
+	q := selectFrom
+	if len(f.where) > 0 {
+		q += " WHERE " + strings.Join(f.where, " AND ")
+	}
+	q += " ORDER BY " + orderBy
+	args := f.args
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit)
+	}
+	return q, args
 }
 
 func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
