@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -158,6 +159,7 @@ func (p *Pipeline) Handle(ctx context.Context, source string, events []*Event) e
 
 	m := p.Metrics
 	var worst time.Duration
+	var errs []error
 	for _, ev := range events {
 		if ev.Cluster == "" {
 			ev.Cluster = p.Cluster
@@ -172,31 +174,42 @@ func (p *Pipeline) Handle(ctx context.Context, source string, events []*Event) e
 			continue // the same request comes again with its outcome
 		}
 		for _, a := range p.Engine.Evaluate(ev) {
-			p.deliver(ctx, a)
+			errs = append(errs, p.deliver(ctx, a))
 		}
 	}
 	m.LastSeen.WithLabelValues(source).Set(float64(now.Unix()))
 	if p.LagAlert > 0 && worst > p.LagAlert {
-		p.deliver(ctx, p.healthAlert("AUD-PIPELINE-LAG", "Audit events arrive late", severity.Medium, source,
-			fmt.Sprintf("events from %s reached the rules %s after they happened (limit %s)", source, worst.Round(time.Second), p.LagAlert), now))
+		errs = append(errs, p.deliver(ctx, p.healthAlert("AUD-PIPELINE-LAG", "Audit events arrive late", severity.Medium, source,
+			fmt.Sprintf("events from %s reached the rules %s after they happened (limit %s)", source, worst.Round(time.Second), p.LagAlert), now)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrDelivery, err)
 	}
 	return ctx.Err()
 }
 
-func (p *Pipeline) deliver(ctx context.Context, a detect.Alert) {
+// ErrDelivery: Handle evaluated the batch but a sink failed to take one of
+// its alerts; a source that can have its input sent again should refuse it.
+var ErrDelivery = errors.New("audit: alert delivery failed")
+
+// deliver hands an alert to every sink and returns their errors.
+func (p *Pipeline) deliver(ctx context.Context, a detect.Alert) error {
 	if p.Folder != nil {
 		var ok bool
 		if a, ok = p.Folder.Fold(a); !ok {
-			return
+			return nil
 		}
 	}
 	p.Metrics.Alerts.WithLabelValues(a.RuleID, a.Severity.String()).Inc()
+	var errs []error
 	for i, s := range p.Sinks {
 		if err := s.Alert(ctx, a); err != nil {
 			p.Metrics.SinkErrs.WithLabelValues(fmt.Sprint(i)).Inc()
 			p.Logger.Error("deliver alert", "rule", a.RuleID, "err", err)
+			errs = append(errs, err)
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // Rejected records input a source refused or lost (a malformed or
@@ -207,7 +220,7 @@ func (p *Pipeline) Rejected(ctx context.Context, source, reason string, n int) {
 	now := p.Now()
 	p.mu.Unlock()
 	p.Metrics.Rejected.WithLabelValues(source, reason).Add(float64(n))
-	p.deliver(ctx, p.healthAlert("AUD-PIPELINE-REJECTED", "Audit input rejected or dropped", severity.Medium, source,
+	_ = p.deliver(ctx, p.healthAlert("AUD-PIPELINE-REJECTED", "Audit input rejected or dropped", severity.Medium, source,
 		fmt.Sprintf("source %s rejected or dropped %d item(s): %s", source, n, reason), now))
 }
 
@@ -232,7 +245,7 @@ func (p *Pipeline) CheckGaps(ctx context.Context, minGap time.Duration) {
 	}
 	p.mu.Unlock()
 	for _, a := range due {
-		p.deliver(ctx, a)
+		_ = p.deliver(ctx, a) // logged and counted; a gap alert has no sender to refuse
 	}
 }
 

@@ -133,7 +133,9 @@ func poll(ctx context.Context, cfg Config, st *State, h Handler) (int, error) {
 			events = append(events, ev)
 		}
 		if len(events) > 0 {
-			if err := h.Handle(ctx, cfg.Source, events); err != nil {
+			// A sink that failed is logged and counted by the pipeline; the
+			// poller goes on rather than stop the whole source.
+			if err := h.Handle(ctx, cfg.Source, events); err != nil && !errors.Is(err, audit.ErrDelivery) {
 				return total, err
 			}
 		}

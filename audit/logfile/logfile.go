@@ -311,7 +311,9 @@ func (f *follower) readBatch(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	if len(events) > 0 {
-		if err := f.h.Handle(ctx, f.cfg.Source, events); err != nil {
+		// A sink that failed is logged and counted by the pipeline; the
+		// follower goes on (a file cannot be asked to send again).
+		if err := f.h.Handle(ctx, f.cfg.Source, events); err != nil && !errors.Is(err, audit.ErrDelivery) {
 			return 0, err
 		}
 	}

@@ -60,6 +60,10 @@ type WebhookConfig struct {
 	TokenFile    string `yaml:"tokenFile"`    // accept this bearer token
 	MaxBodyBytes int64  `yaml:"maxBodyBytes"`
 	MaxQueued    int64  `yaml:"maxQueuedBytes"`
+	// Queue acknowledges batches once queued in memory instead of once
+	// their alerts are delivered: faster answers, but a killed process
+	// loses what was queued. Off by default.
+	Queue bool `yaml:"queue"`
 }
 
 // FileConfig is one followed log file.
@@ -254,7 +258,7 @@ func newWebhook(c *WebhookConfig, p *audit.Pipeline) (*http.Server, net.Listener
 	if c.Path == "" {
 		c.Path = "/audit"
 	}
-	wc := webhook.Config{MaxBodyBytes: c.MaxBodyBytes, MaxQueuedBytes: c.MaxQueued}
+	wc := webhook.Config{MaxBodyBytes: c.MaxBodyBytes, MaxQueuedBytes: c.MaxQueued, Sync: !c.Queue}
 	if c.CertFile == "" || c.KeyFile == "" {
 		return nil, nil, nil, errors.New("webhook: certFile and keyFile are required (the apiserver sends audit events over HTTPS)")
 	}

@@ -34,6 +34,12 @@ type Config struct {
 	MaxQueuedBytes int64
 	// Source names the source in metrics and alerts (default "webhook").
 	Source string
+	// Sync evaluates each batch before answering, so that 200 means its
+	// alerts reached every sink: a batch acknowledged is never lost, even
+	// if the process is killed right after. A sink failure answers 503 and
+	// the apiserver sends the batch again. Without Sync, 200 means queued
+	// in memory: faster to answer, but a killed process loses the queue.
+	Sync bool
 }
 
 // Handler receives decoded batches, one at a time, in arrival order.
@@ -50,6 +56,7 @@ type Receiver struct {
 	cfg     Config
 	h       Handler
 	queue   chan queued
+	syncMu  sync.Mutex // Sync: batches reach the handler one at a time
 	mu      sync.Mutex
 	bytes   int64
 	closing bool
@@ -160,6 +167,22 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.release(size)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if r.cfg.Sync {
+		r.mu.Unlock()
+		r.syncMu.Lock()
+		// The work is finished even if the sender hangs up meanwhile.
+		err := r.h.Handle(context.WithoutCancel(ctx), r.cfg.Source, events)
+		r.syncMu.Unlock()
+		r.release(size)
+		if err != nil {
+			r.log.Error("audit webhook batch not delivered; asking the sender to retry", "events", len(events), "err", err)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "alerts not delivered, retry", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	select {

@@ -160,3 +160,45 @@ func TestNoAuthRefused(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// failing is a handler whose sink fails until it is told otherwise.
+type failing struct {
+	recorder
+	fail bool
+}
+
+func (f *failing) Handle(ctx context.Context, src string, evs []*audit.Event) error {
+	if f.fail {
+		return fmt.Errorf("%w: store is down", audit.ErrDelivery)
+	}
+	return f.recorder.Handle(ctx, src, evs)
+}
+
+// TestSyncAcknowledgesAfterDelivery: with Sync, a batch is answered only
+// after the handler took it (no Run needed), and a delivery failure asks
+// the sender to retry with 503 and Retry-After.
+func TestSyncAcknowledgesAfterDelivery(t *testing.T) {
+	h := &failing{fail: true}
+	r, err := New(Config{Insecure: true, Sync: true}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(ids ...string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", bytes.NewBufferString(batch(ids...))))
+		return w
+	}
+	if w := post("a1", "a2"); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("failed delivery answered %d (Retry-After %q), want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
+	}
+	h.fail = false
+	if w := post("a1", "a2"); w.Code != http.StatusOK {
+		t.Fatalf("delivered batch answered %d, want 200", w.Code)
+	}
+	if d := cmp.Diff([]string{"a1", "a2"}, h.events); d != "" {
+		t.Fatalf("handled before the answer (-want +got):\n%s", d)
+	}
+	if r.QueuedBytes() != 0 {
+		t.Fatalf("budget not released: %d bytes", r.QueuedBytes())
+	}
+}
