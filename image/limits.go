@@ -38,38 +38,27 @@ var DefaultLimits = Limits{
 }
 
 func (l Limits) withDefaults() Limits {
+	// Start from the defaults, so that a field added later keeps its default.
 	d := DefaultLimits
-	if l.MaxLayers > 0 {
-		d.MaxLayers = l.MaxLayers
-	}
-	if l.MaxEntries > 0 {
-		d.MaxEntries = l.MaxEntries
-	}
-	if l.MaxFileSize > 0 {
-		d.MaxFileSize = l.MaxFileSize
-	}
-	if l.MaxExpandedBytes > 0 {
-		d.MaxExpandedBytes = l.MaxExpandedBytes
-	}
-	if l.MaxRatio > 0 {
-		d.MaxRatio = l.MaxRatio
-	}
-	if l.RatioFloor > 0 {
-		d.RatioFloor = l.RatioFloor
-	}
-	if l.MaxExtractBytes > 0 {
-		d.MaxExtractBytes = l.MaxExtractBytes
-	}
-	if l.MaxPathLen > 0 {
-		d.MaxPathLen = l.MaxPathLen
-	}
-	if l.MaxSymlinks > 0 {
-		d.MaxSymlinks = l.MaxSymlinks
-	}
-	if l.MaxMetadataBytes > 0 {
-		d.MaxMetadataBytes = l.MaxMetadataBytes
-	}
+	d.MaxLayers = positiveOr(l.MaxLayers, d.MaxLayers)
+	d.MaxEntries = positiveOr(l.MaxEntries, d.MaxEntries)
+	d.MaxFileSize = positiveOr(l.MaxFileSize, d.MaxFileSize)
+	d.MaxExpandedBytes = positiveOr(l.MaxExpandedBytes, d.MaxExpandedBytes)
+	d.MaxRatio = positiveOr(l.MaxRatio, d.MaxRatio)
+	d.RatioFloor = positiveOr(l.RatioFloor, d.RatioFloor)
+	d.MaxExtractBytes = positiveOr(l.MaxExtractBytes, d.MaxExtractBytes)
+	d.MaxPathLen = positiveOr(l.MaxPathLen, d.MaxPathLen)
+	d.MaxSymlinks = positiveOr(l.MaxSymlinks, d.MaxSymlinks)
+	d.MaxMetadataBytes = positiveOr(l.MaxMetadataBytes, d.MaxMetadataBytes)
 	return d
+}
+
+// positiveOr returns v when it is set (positive), else def.
+func positiveOr[T int | int64 | float64](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // Errors for hostile or broken images. Every refusal wraps one of them
